@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -57,6 +58,17 @@ type Processor struct {
 	TurnsTable string // the name reported in summaries and events
 	Logger     *slog.Logger
 	Now        func() time.Time // defaults to time.Now
+	// Progress, when set, is called with the running totals every
+	// progressEvery conversations of a long partition.
+	Progress func(turns.Stats)
+}
+
+const progressEvery = 10000
+
+// DryRunner is implemented by warehouses that can say what their queries
+// would scan without running them (BigQuery).
+type DryRunner interface {
+	DryRunBytes(ctx context.Context, day civil.Date) (int64, error)
 }
 
 func (p *Processor) now() time.Time {
@@ -79,7 +91,129 @@ func (p *Processor) logger() *slog.Logger {
 // class; when it returns an error, the partition's previous turns are in
 // place.
 func (p *Processor) Process(ctx context.Context, req Request) (Summary, error) {
-	_ = turns.Stats{}
-	_ = fmt.Sprint
-	return Summary{}, &StepError{Step: StepInput, Partition: req.Day, RunID: req.RunID, Class: Permanent, Err: fmt.Errorf("not implemented")}
+	start := p.now()
+	s := Summary{
+		Partition:  req.Day.String(),
+		RunID:      req.RunID,
+		DryRun:     req.DryRun,
+		TurnsTable: p.TurnsTable,
+		StartedAt:  start.UTC(),
+	}
+	fail := func(step Step, err error) (Summary, error) {
+		return s, stepErr(step, req.Day, req.RunID, err)
+	}
+	if !req.Day.IsValid() {
+		return fail(StepDecode, MarkPermanent(fmt.Errorf("partition %q is not a valid date", req.Day)))
+	}
+	if req.RunID == "" {
+		return fail(StepDecode, MarkPermanent(errors.New("run id is empty")))
+	}
+
+	// Step 2: the partition exists, holds conversations, and matches the
+	// event's conversation_count.
+	in, err := p.Warehouse.CheckInput(ctx, req.Day)
+	s.Jobs.Add(in.Jobs)
+	if err != nil {
+		return fail(StepInput, err)
+	}
+	s.Conversations = in.Conversations
+	if in.Conversations == 0 {
+		return fail(StepInput, fmt.Errorf("partition %s holds no conversations: %w", req.Day, ErrNotReady))
+	}
+	if req.ExpectConversations != nil && *req.ExpectConversations != in.Conversations {
+		return fail(StepInput, fmt.Errorf("partition %s holds %d conversations, the event announced %d: %w",
+			req.Day, in.Conversations, *req.ExpectConversations, ErrNotReady))
+	}
+
+	// Step 3: stream conversations, pair each, hand the turns to put.
+	var (
+		stats    turns.Stats
+		read     ReadInfo
+		produced bool
+	)
+	produce := func(ctx context.Context, put Put) error {
+		produced = true
+		var pairer turns.Pairer
+		emit := func(t *turns.Turn) error { return put(t) }
+		var err error
+		read, err = p.Warehouse.ReadConversations(ctx, req.Day, func(id string, msgs []turns.Message) error {
+			cs, err := pairer.Pair(id, msgs, emit)
+			stats.Add(cs)
+			if err != nil {
+				return MarkPermanent(err)
+			}
+			if p.Progress != nil && stats.Conversations%progressEvery == 0 {
+				p.Progress(stats)
+			}
+			return nil
+		})
+		if err != nil {
+			return stepErr(StepRead, req.Day, req.RunID, err)
+		}
+		return nil
+	}
+	finish := func() {
+		s.SessionsProcessed = stats.WithTurns
+		s.MessagesRead = stats.Messages
+		s.TurnsCreated = stats.Turns
+		s.CompleteTurns = stats.CompleteTurns
+		s.DuplicateMessages = stats.Duplicates
+		s.UnknownRoleMessages = stats.UnknownRole
+		s.EmptyConversations = stats.EmptyConversations
+		s.OrphanMessages = read.OrphanMessages
+		s.Jobs.Add(read.Jobs)
+		s.CompletedAt = p.now().UTC()
+		s.DurationMS = s.CompletedAt.Sub(start).Milliseconds()
+	}
+
+	if req.DryRun {
+		err := produce(ctx, func(*turns.Turn) error { return nil })
+		finish()
+		if err != nil {
+			return s, err
+		}
+		if d, ok := p.Warehouse.(DryRunner); ok {
+			bytes, err := d.DryRunBytes(ctx, req.Day)
+			if err != nil {
+				return fail(StepRead, err)
+			}
+			s.Jobs.BytesProcessed = bytes
+		}
+		p.logger().InfoContext(ctx, "partition paired (dry run)", "partition", s.Partition, "run_id", s.RunID, "turns", s.TurnsCreated)
+		return s, nil
+	}
+
+	// Steps 4 and 5: replace the partition atomically; check what it holds
+	// before the replacement becomes visible where the warehouse allows.
+	rep, err := p.Warehouse.ReplaceTurns(ctx, Replacement{
+		Day:       req.Day,
+		RunID:     req.RunID,
+		CreatedAt: start.UTC(),
+		Produce:   produce,
+		Check: func(o OutputInfo) error {
+			var err error
+			switch {
+			case produced && o.Rows != stats.Turns:
+				err = fmt.Errorf("partition %s holds %d turns after the write, %d were written", req.Day, o.Rows, stats.Turns)
+			case o.UnknownParents != 0:
+				err = fmt.Errorf("partition %s holds %d turns whose parent_id is not a conversation of the partition", req.Day, o.UnknownParents)
+			}
+			return stepErr(StepOutput, req.Day, req.RunID, err)
+		},
+	})
+	s.Jobs.Add(rep.Jobs)
+	s.Jobs.Add(rep.Output.Jobs)
+	finish()
+	if err != nil {
+		// Errors of Produce and Check already name their step.
+		return fail(StepReplace, err)
+	}
+	if rep.Reused {
+		s.Reused = true
+		s.TurnsCreated = rep.Output.Rows
+	}
+	p.logger().InfoContext(ctx, "partition processed",
+		"partition", s.Partition, "run_id", s.RunID, "conversations", s.Conversations,
+		"messages", s.MessagesRead, "turns", s.TurnsCreated, "duration_ms", s.DurationMS)
+	return s, nil
 }
