@@ -42,6 +42,7 @@ type Config struct {
 	BQLocation       string `envconfig:"TURNSTILE_BQ_LOCATION" default:"US" desc:"BigQuery location of the dataset and jobs"`
 	BQDailyLoadJobs  int    `envconfig:"TURNSTILE_BQ_DAILY_LOAD_JOBS" default:"1000" desc:"load jobs turnstile may start per UTC day"`
 	BQDailyQueryJobs int    `envconfig:"TURNSTILE_BQ_DAILY_QUERY_JOBS" default:"2000" desc:"query jobs turnstile may start per UTC day"`
+	BQSeedBudget     bool   `envconfig:"TURNSTILE_BQ_SEED_BUDGET" default:"false" desc:"at start, count today's turnstile jobs from INFORMATION_SCHEMA.JOBS_BY_PROJECT into the budget"`
 	BigQueryEmulator string `envconfig:"BIGQUERY_EMULATOR_HOST" desc:"host:port of a BigQuery emulator; no credentials are used"`
 
 	// Pub/Sub.

@@ -118,3 +118,16 @@ func TestVariablesAreDocumented(t *testing.T) {
 		seen[v.Name] = true
 	}
 }
+
+// TestREADMEListsEveryVariable keeps the README's configuration table true.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatalf("read README: %v", err)
+	}
+	for _, v := range Variables() {
+		if !strings.Contains(string(readme), "| `"+v.Name+"` |") {
+			t.Errorf("README.md's configuration table has no row for %s", v.Name)
+		}
+	}
+}
