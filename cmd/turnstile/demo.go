@@ -42,10 +42,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "demo", "[--db FILE] [--timeout DUR]")
 	db := fs.String("db", "turnstile-demo.duckdb", "DuckDB file the demo (re)creates")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up when the events are not all handled by then")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(e, fs); err != nil {
+	if err := parseArgs(e, fs, args, nil, false); err != nil {
 		return err
 	}
 	cfg, err := config.Load()

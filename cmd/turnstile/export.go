@@ -16,20 +16,10 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	var part partitionFlag
 	fs.Var(&part, "partition", "partition whose turns to export (YYYY-MM-DD)")
 	output := fs.String("output", "", "file to write (default: standard output)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(e, fs, args, &part, false); err != nil {
 		return err
 	}
-	if err := noArgs(e, fs); err != nil {
-		return err
-	}
-	if err := part.require(e); err != nil {
-		return err
-	}
-	cfg, logger, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	wh, err := openWarehouse(ctx, cfg)
+	_, logger, wh, err := openConfigured(ctx, e)
 	if err != nil {
 		return err
 	}

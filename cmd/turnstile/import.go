@@ -21,10 +21,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	fs.Var(&part, "partition", "partition to load into (YYYY-MM-DD)")
 	source := fs.String("source", "", "conversations' source (default: the format's name)")
 	runID := fs.String("run-id", "", "run id recorded on the conversations (default: generated)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := part.require(e); err != nil {
+	if err := parseArgs(e, fs, args, &part, true); err != nil {
 		return err
 	}
 	if *format == "" {
@@ -41,11 +38,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if *runID == "" {
 		*runID = newRunID(time.Now())
 	}
-	cfg, logger, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	wh, err := openWarehouse(ctx, cfg)
+	_, logger, wh, err := openConfigured(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -84,13 +77,7 @@ func runGenerate(ctx context.Context, e *env, args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same data")
 	source := fs.String("source", "synthetic", "conversations' source")
 	runID := fs.String("run-id", "", "run id recorded on the conversations (default: generated)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(e, fs); err != nil {
-		return err
-	}
-	if err := part.require(e); err != nil {
+	if err := parseArgs(e, fs, args, &part, false); err != nil {
 		return err
 	}
 	if *n < 1 {
@@ -100,11 +87,7 @@ func runGenerate(ctx context.Context, e *env, args []string) error {
 	if *runID == "" {
 		*runID = newRunID(time.Now())
 	}
-	cfg, logger, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	wh, err := openWarehouse(ctx, cfg)
+	_, logger, wh, err := openConfigured(ctx, e)
 	if err != nil {
 		return err
 	}

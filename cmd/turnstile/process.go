@@ -16,20 +16,10 @@ func runProcess(ctx context.Context, e *env, args []string) error {
 	runID := fs.String("run-id", "", "run id written to every turn (default: generated)")
 	expect := fs.Int64("expect-conversations", -1, "fail the input check unless the partition holds exactly this many conversations (the event's conversation_count)")
 	dryRun := fs.Bool("dry-run", false, "read and pair, write nothing, report what would be written")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(e, fs, args, &part, false); err != nil {
 		return err
 	}
-	if err := noArgs(e, fs); err != nil {
-		return err
-	}
-	if err := part.require(e); err != nil {
-		return err
-	}
-	cfg, logger, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	wh, err := openWarehouse(ctx, cfg)
+	_, logger, wh, err := openConfigured(ctx, e)
 	if err != nil {
 		return err
 	}

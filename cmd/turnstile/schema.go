@@ -10,10 +10,7 @@ import (
 func runSchema(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "schema", "--table messages|conversations|turns")
 	table := fs.String("table", "", "table whose BigQuery schema to print: messages, conversations or turns")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(e, fs); err != nil {
+	if err := parseArgs(e, fs, args, nil, false); err != nil {
 		return err
 	}
 	if *table == "" {

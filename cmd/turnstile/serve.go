@@ -40,10 +40,7 @@ func pubsubClient(ctx context.Context, cfg config.Config) (*pubsub.Client, error
 
 func runSetup(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "setup", "")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(e, fs); err != nil {
+	if err := parseArgs(e, fs, args, nil, false); err != nil {
 		return err
 	}
 	cfg, _, err := loadConfig(e)
@@ -95,13 +92,7 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	fs.Var(&part, "partition", "partition the event announces (YYYY-MM-DD)")
 	runID := fs.String("run-id", "", "stage-5 run id (default: generated)")
 	count := fs.Int64("conversation-count", -1, "conversation_count of the event (default: none)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(e, fs); err != nil {
-		return err
-	}
-	if err := part.require(e); err != nil {
+	if err := parseArgs(e, fs, args, &part, false); err != nil {
 		return err
 	}
 	cfg, _, err := loadConfig(e)
@@ -132,10 +123,7 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(e, fs); err != nil {
+	if err := parseArgs(e, fs, args, nil, false); err != nil {
 		return err
 	}
 	cfg, err := config.Load()

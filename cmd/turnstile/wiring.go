@@ -121,13 +121,31 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// noArgs rejects positional arguments for commands that take none.
-func noArgs(e *env, fs *flag.FlagSet) error {
-	if fs.NArg() > 0 {
+// parseArgs parses args into fs. Unless positional is true it rejects
+// positional arguments; when part is not nil, --partition is required.
+func parseArgs(e *env, fs *flag.FlagSet, args []string, part *partitionFlag, positional bool) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !positional && fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "turnstile %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		return errUsage
 	}
+	if part != nil {
+		return part.require(e)
+	}
 	return nil
+}
+
+// openConfigured loads the configuration and opens its warehouse; the
+// caller closes the warehouse.
+func openConfigured(ctx context.Context, e *env) (config.Config, *slog.Logger, warehouse, error) {
+	cfg, logger, err := loadConfig(e)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	wh, err := openWarehouse(ctx, cfg)
+	return cfg, logger, wh, err
 }
 
 // partitionFlag is a --partition YYYY-MM-DD flag that must be set.

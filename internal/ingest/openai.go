@@ -2,13 +2,9 @@ package ingest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-
-	"github.com/turnstile-dev/turnstile/internal/identity"
 )
 
 // NewOpenAI reads OpenAI chat JSON Lines (SPEC §8): one conversation a line,
@@ -87,43 +83,7 @@ func (r *openAIReader) parse(position int, line []byte) error {
 	if err != nil {
 		return err
 	}
-	native, ok, err := nativeID(fields["id"])
-	if err != nil {
-		return fmt.Errorf("id: %w", err)
-	}
-	if !ok {
-		native = strconv.Itoa(position)
-	}
-	convID, err := identity.ID("L8", r.source, native)
-	if err != nil {
-		return fmt.Errorf("conversation id: %w", err)
-	}
-	meta, err := buildObject([]field{{"native_id", jsonString(native)}}, fields, "id", "messages")
-	if err != nil {
-		return err
-	}
-	rawMsgs, ok := fields["messages"]
-	if !ok {
-		return errors.New("messages: missing")
-	}
-	msgs, err := decodeObjects("messages", rawMsgs)
-	if err != nil {
-		return err
-	}
-	r.conv = Conversation{
-		ConversationID: convID,
-		Source:         r.source,
-		Metadata:       meta,
-		Messages:       r.conv.Messages[:0],
-	}
-	for i, m := range msgs {
-		row, err := parseMessage(convID, i, m, "role", "content", openAIContent)
-		if err != nil {
-			return fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		r.conv.Messages = append(r.conv.Messages, row)
-	}
-	return nil
+	return parseConversation(&r.conv, r.source, position, fields, "messages", "role", "content", openAIContent)
 }
 
 // openAIContent decodes a content that is a string, null or a list of parts.

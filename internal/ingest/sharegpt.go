@@ -157,41 +157,50 @@ func (r *shareGPTReader) parse(index int, raw []byte) error {
 	if err != nil {
 		return err
 	}
+	return parseConversation(&r.conv, r.source, index, fields, "conversations", "from", "value", stringContent)
+}
+
+// parseConversation fills dst from one decoded conversation object of the
+// sharegpt or openai format: its id (position when absent), its messages
+// under messagesKey, and every other field in its metadata. dst's message
+// slice is reused.
+func parseConversation(dst *Conversation, source string, position int, fields map[string]json.RawMessage,
+	messagesKey, roleKey, contentKey string, content contentFunc) error {
 	native, ok, err := nativeID(fields["id"])
 	if err != nil {
 		return fmt.Errorf("id: %w", err)
 	}
 	if !ok {
-		native = strconv.Itoa(index)
+		native = strconv.Itoa(position)
 	}
-	convID, err := identity.ID("L8", r.source, native)
+	convID, err := identity.ID("L8", source, native)
 	if err != nil {
 		return fmt.Errorf("conversation id: %w", err)
 	}
-	meta, err := buildObject([]field{{"native_id", jsonString(native)}}, fields, "id", "conversations")
+	meta, err := buildObject([]field{{"native_id", jsonString(native)}}, fields, "id", messagesKey)
 	if err != nil {
 		return err
 	}
-	rawMsgs, ok := fields["conversations"]
+	rawMsgs, ok := fields[messagesKey]
 	if !ok {
-		return errors.New("conversations: missing")
+		return fmt.Errorf("%s: missing", messagesKey)
 	}
-	msgs, err := decodeObjects("conversations", rawMsgs)
+	msgs, err := decodeObjects(messagesKey, rawMsgs)
 	if err != nil {
 		return err
 	}
-	r.conv = Conversation{
+	*dst = Conversation{
 		ConversationID: convID,
-		Source:         r.source,
+		Source:         source,
 		Metadata:       meta,
-		Messages:       r.conv.Messages[:0],
+		Messages:       dst.Messages[:0],
 	}
 	for i, m := range msgs {
-		row, err := parseMessage(convID, i, m, "from", "value", stringContent)
+		row, err := parseMessage(convID, i, m, roleKey, contentKey, content)
 		if err != nil {
-			return fmt.Errorf("conversations[%d]: %w", i, err)
+			return fmt.Errorf("%s[%d]: %w", messagesKey, i, err)
 		}
-		r.conv.Messages = append(r.conv.Messages, row)
+		dst.Messages = append(dst.Messages, row)
 	}
 	return nil
 }
