@@ -134,23 +134,29 @@ func (p *Processor) Process(ctx context.Context, req Request) (Summary, error) {
 	produce := func(ctx context.Context, put Put) error {
 		produced = true
 		var pairer turns.Pairer
-		emit := func(t *turns.Turn) error { return put(t) }
-		var err error
-		read, err = p.Warehouse.ReadConversations(ctx, req.Day, func(id string, msgs []turns.Message) error {
-			cs, err := pairer.Pair(id, msgs, emit)
-			stats.Add(cs)
-			if err != nil {
-				return MarkPermanent(err)
+		return pipeline(ctx, func(ctx context.Context, emit func(*turns.Turn) error) error {
+			var emitErr error
+			record := func(t *turns.Turn) error {
+				emitErr = emit(t)
+				return emitErr
 			}
-			if p.Progress != nil && stats.Conversations%progressEvery == 0 {
-				p.Progress(stats)
-			}
-			return nil
-		})
-		if err != nil {
+			var err error
+			read, err = p.Warehouse.ReadConversations(ctx, req.Day, func(id string, msgs []turns.Message) error {
+				cs, err := pairer.Pair(id, msgs, record)
+				stats.Add(cs)
+				switch {
+				case err != nil && emitErr != nil:
+					return err // the writer stopped, or ctx ended
+				case err != nil:
+					return MarkPermanent(err) // a message id no turn id can be made of
+				}
+				if p.Progress != nil && stats.Conversations%progressEvery == 0 {
+					p.Progress(stats)
+				}
+				return nil
+			})
 			return stepErr(StepRead, req.Day, req.RunID, err)
-		}
-		return nil
+		}, put)
 	}
 	finish := func() {
 		s.SessionsProcessed = stats.WithTurns

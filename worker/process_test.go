@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"cloud.google.com/go/civil"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/turnstile-dev/turnstile/internal/turns"
 	"github.com/turnstile-dev/turnstile/worker"
@@ -27,6 +29,8 @@ type memWarehouse struct {
 	extraRows                     int64 // rows the "warehouse" reports beyond those written
 	unknownParents                int64
 	replaceCalls                  int
+	putErr                        error  // returned by the sink's put for every turn
+	onPut                         func() // called by the sink's put
 }
 
 var day = civil.Date{Year: 2026, Month: 1, Day: 22}
@@ -45,6 +49,9 @@ func (m *memWarehouse) ReadConversations(ctx context.Context, d civil.Date, fn w
 	}
 	slices.Sort(ids)
 	for i, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return worker.ReadInfo{}, err
+		}
 		if m.readErr != nil && i == len(ids)/2 {
 			return worker.ReadInfo{}, m.readErr
 		}
@@ -61,6 +68,12 @@ func (m *memWarehouse) ReplaceTurns(ctx context.Context, r worker.Replacement) (
 	m.replaceCalls++
 	var staged []turns.Turn
 	err := r.Produce(ctx, func(t *turns.Turn) error {
+		if m.onPut != nil {
+			m.onPut()
+		}
+		if m.putErr != nil {
+			return m.putErr
+		}
 		c := *t
 		c.UserMessageIDs = slices.Clone(t.UserMessageIDs)
 		c.ResponseMessageIDs = slices.Clone(t.ResponseMessageIDs)
@@ -168,6 +181,9 @@ func TestProcessFailures(t *testing.T) {
 		wantClass worker.Class
 		wantIs    error
 		wantText  string
+		// cancelOnPut cancels the context when the first turn is written,
+		// as a shutdown would.
+		cancelOnPut bool
 	}{
 		{
 			name: "empty partition is not ready", wh: &memWarehouse{},
@@ -207,6 +223,14 @@ func TestProcessFailures(t *testing.T) {
 			wantStep: worker.StepOutput, wantClass: worker.Retryable, wantText: "parent_id is not a conversation",
 		},
 		{
+			name: "writer fails", wh: &memWarehouse{convs: manyConversations(3000), putErr: warehouseDown},
+			wantStep: worker.StepReplace, wantClass: worker.Retryable, wantIs: warehouseDown,
+		},
+		{
+			name: "shutdown during the write is retryable", wh: &memWarehouse{convs: manyConversations(3000)}, cancelOnPut: true,
+			wantStep: worker.StepRead, wantClass: worker.Retryable, wantIs: context.Canceled,
+		},
+		{
 			name: "no run id", wh: &memWarehouse{convs: map[string][]turns.Message{"c1": conv("c1", "u a")}},
 			req:      worker.Request{RunID: "-"},
 			wantStep: worker.StepDecode, wantClass: worker.Permanent, wantText: "run id is empty",
@@ -224,7 +248,12 @@ func TestProcessFailures(t *testing.T) {
 			case "-":
 				req.RunID = ""
 			}
-			_, err := newProcessor(tc.wh).Process(context.Background(), req)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelOnPut {
+				tc.wh.onPut = cancel
+			}
+			_, err := newProcessor(tc.wh).Process(ctx, req)
 			var se *worker.StepError
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is not a *StepError", err)
@@ -248,5 +277,54 @@ func TestProcessFailures(t *testing.T) {
 				t.Errorf("a failed run changed the stored partition: %+v", tc.wh.stored)
 			}
 		})
+	}
+}
+
+// manyConversations is a partition of n two-message conversations, more
+// than the pipeline holds in flight.
+func manyConversations(n int) map[string][]turns.Message {
+	m := make(map[string][]turns.Message, n)
+	for i := range n {
+		id := fmt.Sprintf("c%05d", i)
+		m[id] = conv(id, "u a")
+	}
+	return m
+}
+
+// TestProcessWritesExactlyThePairedTurns: the turns that reach the sink,
+// through the read/write pipeline and its batches, are those the engine
+// produces, in order, with their message ids intact.
+func TestProcessWritesExactlyThePairedTurns(t *testing.T) {
+	convs := manyConversations(2000)
+	shapes := []string{"s u a u a", "u u a t a", "a u a", "u a t a u", "u t", "u x a"}
+	for i := range 700 {
+		id := fmt.Sprintf("d%05d", i)
+		convs[id] = conv(id, shapes[i%len(shapes)])
+	}
+	m := &memWarehouse{convs: convs}
+	if _, err := newProcessor(m).Process(context.Background(), worker.Request{Day: day, RunID: "run-1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	var want []turns.Turn
+	var p turns.Pairer
+	_, err := m.ReadConversations(context.Background(), day, func(id string, msgs []turns.Message) error {
+		_, err := p.Pair(id, msgs, func(t *turns.Turn) error {
+			c := *t
+			c.UserMessageIDs = slices.Clone(t.UserMessageIDs)
+			c.ResponseMessageIDs = slices.Clone(t.ResponseMessageIDs)
+			want = append(want, c)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 3000 {
+		t.Fatalf("only %d turns: the test should span many batches", len(want))
+	}
+	if diff := cmp.Diff(want, m.stored, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("stored turns differ from the engine's (-want +got):\n%s", diff)
 	}
 }
