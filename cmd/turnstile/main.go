@@ -63,6 +63,7 @@ func commands() []command {
 		{"setup", "create the topics, subscriptions and tables (idempotent)", runSetup},
 		{"serve", "run the worker: process stage5.complete events from Pub/Sub", runServe},
 		{"publish", "publish a stage5.complete event (backfills, tests)", runPublish},
+		{"dlq", "list, replay or drop dead-lettered events", runDLQ},
 		{"schema", "print a table's BigQuery schema as JSON (for bq and Terraform)", runSchema},
 	}
 }
