@@ -33,7 +33,7 @@ type Config struct {
 
 	// DuckDB.
 	DuckDBPath        string `envconfig:"TURNSTILE_DUCKDB_PATH" default:"./turnstile.duckdb" desc:"DuckDB database file"`
-	DuckDBMemoryLimit string `envconfig:"TURNSTILE_DUCKDB_MEMORY_LIMIT" default:"1GB" desc:"DuckDB memory_limit; larger work spills to disk"`
+	DuckDBMemoryLimit string `envconfig:"TURNSTILE_DUCKDB_MEMORY_LIMIT" default:"256MB" desc:"DuckDB memory_limit; larger work spills to disk"`
 	DuckDBThreads     int    `envconfig:"TURNSTILE_DUCKDB_THREADS" default:"0" desc:"DuckDB worker threads; 0 = one per core"`
 
 	// BigQuery.

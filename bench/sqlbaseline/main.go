@@ -63,7 +63,7 @@ GROUP BY conversation_id, turn_index`
 func main() {
 	db := flag.String("db", "turnstile.duckdb", "DuckDB database file")
 	part := flag.String("partition", "", "partition (YYYY-MM-DD)")
-	memory := flag.String("memory-limit", "1GB", "DuckDB memory_limit, as turnstile uses")
+	memory := flag.String("memory-limit", "", "DuckDB memory_limit (default: DuckDB's own, 80% of RAM)")
 	flag.Parse()
 	if err := run(*db, *part, *memory); err != nil {
 		fmt.Fprintln(os.Stderr, "sqlbaseline:", err)
@@ -81,8 +81,10 @@ func run(path, part, memory string) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, "SET memory_limit = '"+memory+"'"); err != nil {
-		return err
+	if memory != "" {
+		if _, err := db.ExecContext(ctx, "SET memory_limit = '"+memory+"'"); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	if _, err := db.ExecContext(ctx, pairSQL, part); err != nil {
