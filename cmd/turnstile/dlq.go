@@ -25,11 +25,7 @@ func runDLQ(ctx context.Context, e *env, args []string) error {
 	if err := parseArgs(e, fs, args[1:], nil, false); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	client, err := pubsubClient(ctx, cfg)
+	cfg, client, err := openPubSub(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -38,16 +38,23 @@ func pubsubClient(ctx context.Context, cfg config.Config) (*pubsub.Client, error
 	return tpubsub.NewClient(ctx, cfg.Project, cfg.PubSubEmulatorHost)
 }
 
+// openPubSub loads the configuration and connects to its Pub/Sub; the
+// caller closes the client.
+func openPubSub(ctx context.Context, e *env) (config.Config, *pubsub.Client, error) {
+	cfg, _, err := loadConfig(e)
+	if err != nil {
+		return cfg, nil, err
+	}
+	client, err := pubsubClient(ctx, cfg)
+	return cfg, client, err
+}
+
 func runSetup(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "setup", "")
 	if err := parseArgs(e, fs, args, nil, false); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	client, err := pubsubClient(ctx, cfg)
+	cfg, client, err := openPubSub(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -95,11 +102,7 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	if err := parseArgs(e, fs, args, &part, false); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	client, err := pubsubClient(ctx, cfg)
+	cfg, client, err := openPubSub(ctx, e)
 	if err != nil {
 		return err
 	}

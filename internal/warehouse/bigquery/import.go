@@ -84,23 +84,12 @@ func (w *Warehouse) Import(ctx context.Context, day civil.Date, runID string, r 
 		return res, err
 	}
 
-	job, _, err := w.query(ctx, "import", day, w.importScript(stage),
+	row, _, err := w.queryRow(ctx, op, "import", table, day, 3, w.importScript(stage),
 		dayParam(day),
 		bigquery.QueryParameter{Name: "run_id", Value: runID},
 		bigquery.QueryParameter{Name: "created_at", Value: w.opts.Now().UTC()})
 	if err != nil {
-		return res, classify(err, op, table, day, jobIDOf(job))
-	}
-	it, err := job.Read(ctx)
-	if err != nil {
-		return res, classify(err, op, table, day, job.ID())
-	}
-	var row []bigquery.Value
-	if err := it.Next(&row); err != nil {
-		return res, classify(err, op, table, day, job.ID())
-	}
-	if len(row) != 3 {
-		return res, classify(fmt.Errorf("import result has %d columns, want 3", len(row)), op, table, day, job.ID())
+		return res, err
 	}
 	res.Replaced, _ = row[0].(int64)
 	res.Conversations, _ = row[1].(int64)

@@ -295,3 +295,25 @@ func (w *Warehouse) resultReader(ctx context.Context, job *bigquery.Job) (*bigqu
 	}
 	return w.reader.JobFromIDLocation(ctx, job.ID(), job.Location())
 }
+
+// queryRow runs a query that yields one row of want columns (step labels the
+// job) and returns that row; errors are classified and name op, table and
+// the partition.
+func (w *Warehouse) queryRow(ctx context.Context, op, step, table string, day civil.Date, want int, sql string, params ...bigquery.QueryParameter) ([]bigquery.Value, worker.JobStats, error) {
+	job, stats, err := w.query(ctx, step, day, sql, params...)
+	if err != nil {
+		return nil, stats, classify(err, op, table, day, jobIDOf(job))
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		return nil, stats, classify(err, op, table, day, job.ID())
+	}
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil {
+		return nil, stats, classify(err, op, table, day, job.ID())
+	}
+	if len(row) != want {
+		return nil, stats, classify(fmt.Errorf("%s returned %d columns, want %d", op, len(row), want), op, table, day, job.ID())
+	}
+	return row, stats, nil
+}

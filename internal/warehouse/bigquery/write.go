@@ -331,21 +331,10 @@ func (w *Warehouse) checkOutput(ctx context.Context, day civil.Date) (worker.Out
 	const op = "check output"
 	table := w.TurnsTableName()
 	var out worker.OutputInfo
-	job, stats, err := w.query(ctx, "check_output", day, w.sql.output, dayParam(day))
+	row, stats, err := w.queryRow(ctx, op, "check_output", table, day, 2, w.sql.output, dayParam(day))
 	out.Jobs = stats
 	if err != nil {
-		return out, classify(err, op, table, day, jobIDOf(job))
-	}
-	it, err := job.Read(ctx)
-	if err != nil {
-		return out, classify(err, op, table, day, job.ID())
-	}
-	var row []bigquery.Value
-	if err := it.Next(&row); err != nil {
-		return out, classify(err, op, table, day, job.ID())
-	}
-	if len(row) != 2 {
-		return out, classify(fmt.Errorf("output check returned %d columns, want 2", len(row)), op, table, day, job.ID())
+		return out, err
 	}
 	out.Rows, _ = row[0].(int64)
 	out.UnknownParents, _ = row[1].(int64)
