@@ -71,11 +71,11 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	verdict := "will be retried"
+	verdict := "a later attempt may succeed"
 	if e.Class == Permanent {
-		verdict = "will not be retried"
+		verdict = "retrying cannot succeed"
 	}
-	return fmt.Sprintf("stage 6 step %s failed for partition %s run %s (%s, %s): %v",
+	return fmt.Sprintf("stage 6 step %s failed for partition %s run %s (%s: %s): %v",
 		e.Step, e.Partition, e.RunID, e.Class, verdict, e.Err)
 }
 
