@@ -227,7 +227,7 @@ func TestProcessFailures(t *testing.T) {
 			wantStep: worker.StepReplace, wantClass: worker.Retryable, wantIs: warehouseDown,
 		},
 		{
-			name: "shutdown during the write is retryable", wh: &memWarehouse{convs: manyConversations(3000)}, cancelOnPut: true,
+			name: "shutdown during the write is retryable", wh: &memWarehouse{convs: manyConversations(20000)}, cancelOnPut: true,
 			wantStep: worker.StepRead, wantClass: worker.Retryable, wantIs: context.Canceled,
 		},
 		{
@@ -280,8 +280,9 @@ func TestProcessFailures(t *testing.T) {
 	}
 }
 
-// manyConversations is a partition of n two-message conversations, more
-// than the pipeline holds in flight.
+// manyConversations is a partition of n two-message conversations. Above
+// about 3000 the pipeline cannot hold them all in flight, so the reader is
+// still reading when the writer starts.
 func manyConversations(n int) map[string][]turns.Message {
 	m := make(map[string][]turns.Message, n)
 	for i := range n {
