@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/civil"
 
 	"github.com/turnstile-dev/turnstile/internal/events"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 )
 
 // dlqList runs `turnstile dlq list --json` and decodes its lines.
@@ -44,7 +45,7 @@ func TestDLQOperatorFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.publishRaw(t, data, attrs)
-	waitFor(t, 60*time.Second, "the event to be dead-lettered", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the event to be dead-lettered", func() bool {
 		return countOutcome(srv.logs.String(), "dead_lettered") == 1
 	})
 

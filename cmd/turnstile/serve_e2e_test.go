@@ -37,6 +37,7 @@ import (
 	"github.com/turnstile-dev/turnstile/internal/identity"
 	tpubsub "github.com/turnstile-dev/turnstile/internal/pubsub"
 	"github.com/turnstile-dev/turnstile/internal/pubsub/emulator"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 )
 
 func TestMain(m *testing.M) { emulator.Main(m) }
@@ -229,23 +230,8 @@ func checkTurns(tb testing.TB, rows []map[string]any, e events.Stage6) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects serve's log lines while it runs.
+type syncBuffer = testutil.SyncBuffer
 
 // records decodes the JSON log lines in logs whose msg starts with prefix;
 // other lines are ignored.
@@ -274,18 +260,6 @@ func countOutcome(logs, outcome string) int {
 		}
 	}
 	return n
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // serving is `turnstile serve` running in-process.
@@ -317,7 +291,7 @@ func startServe(tb testing.TB) *serving {
 			tb.Logf("serve log:\n%s", s.logs)
 		}
 	})
-	waitFor(tb, 30*time.Second, "serve to receive", func() bool {
+	testutil.WaitFor(tb, 30*time.Second, "serve to receive", func() bool {
 		select {
 		case <-s.done:
 			tb.Fatalf("serve returned before receiving: %v\n%s", s.err, s.logs)
@@ -691,7 +665,7 @@ func TestServeSIGTERMDuringPartition(t *testing.T) {
 	msgID := s.publishRaw(t, data, attrs)
 	// The worker is busy once it has used a third of a second of CPU
 	// since the event was published; idle, it uses next to none.
-	waitFor(t, 30*time.Second, "serve to start on the partition", func() bool { return first.cpuTicks(t) >= baseline+33 })
+	testutil.WaitFor(t, 30*time.Second, "serve to start on the partition", func() bool { return first.cpuTicks(t) >= baseline+33 })
 
 	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -835,7 +809,7 @@ func startBinary(tb testing.TB, bin string, args ...string) *process {
 			tb.Logf("turnstile %s log:\n%s", strings.Join(args, " "), p.logs)
 		}
 	})
-	waitFor(tb, 30*time.Second, "serve to receive", func() bool {
+	testutil.WaitFor(tb, 30*time.Second, "serve to receive", func() bool {
 		select {
 		case <-p.exited:
 			tb.Fatalf("turnstile %s exited before receiving: %s\n%s", strings.Join(args, " "), p.cmd.ProcessState, p.logs)

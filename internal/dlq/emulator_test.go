@@ -17,6 +17,7 @@ import (
 
 	tpubsub "github.com/turnstile-dev/turnstile/internal/pubsub"
 	"github.com/turnstile-dev/turnstile/internal/pubsub/emulator"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 )
 
 // row is what a test checks of a listed entry.
@@ -89,7 +90,7 @@ func TestListThenReplayAfterTheFix(t *testing.T) {
 	if sum.Scanned != 3 || sum.Matched != 2 || sum.Replayed != 2 || len(sum.Results) != 2 {
 		t.Fatalf("replay summary %s, want 2 of 3 matched and replayed", sum)
 	}
-	waitFor(t, 30*time.Second, "two stage6.complete events", func() bool { return len(s.out.all()) >= 2 })
+	testutil.WaitFor(t, 30*time.Second, "two stage6.complete events", func() bool { return len(s.out.all()) >= 2 })
 	var processed []string
 	for _, e := range s.out.stage6(t) {
 		processed = append(processed, e.PartitionDate.String()+" "+e.RunID+" "+e.SourceMessageID)
@@ -167,7 +168,7 @@ func TestPubSubDeadLetteredEvents(t *testing.T) {
 	id := s.publish(t, "run-p", "2026-01-25")
 
 	var l Listing
-	waitFor(t, 60*time.Second, "Pub/Sub to dead-letter the event", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "Pub/Sub to dead-letter the event", func() bool {
 		l = s.list(t, Filter{})
 		return len(l.Entries) > 0
 	})
@@ -187,7 +188,7 @@ func TestPubSubDeadLetteredEvents(t *testing.T) {
 	if sum.Replayed != 1 {
 		t.Fatalf("replay: %s, want 1 replayed", sum)
 	}
-	waitFor(t, 30*time.Second, "the stage6.complete event", func() bool { return len(s.out.all()) == 1 })
+	testutil.WaitFor(t, 30*time.Second, "the stage6.complete event", func() bool { return len(s.out.all()) == 1 })
 	replays := s.tap.replays()
 	if len(replays) != 1 {
 		t.Fatalf("%d replayed messages, want 1", len(replays))
@@ -252,7 +253,7 @@ func TestReplayFiltersAndLimit(t *testing.T) {
 		t.Errorf("left after replaying 2 of 2026-02-02 (-want +got):\n%s", diff)
 	}
 
-	waitFor(t, 30*time.Second, "four stage6.complete events", func() bool { return len(s.out.all()) >= 4 })
+	testutil.WaitFor(t, 30*time.Second, "four stage6.complete events", func() bool { return len(s.out.all()) >= 4 })
 	perDay := map[string]int{}
 	for _, e := range s.out.stage6(t) {
 		perDay[e.PartitionDate.String()]++
@@ -316,7 +317,7 @@ func TestReplayInterrupted(t *testing.T) {
 				sum, err := Replay(ctx, s.client, s.n, ReplayOptions{Options: s.options(Filter{}), Rate: 2, MaxReplays: DefaultMaxReplays})
 				done <- outcome{sum, err}
 			}()
-			waitFor(t, 20*time.Second, "two replayed events", func() bool { return len(s.tap.replays()) >= 2 })
+			testutil.WaitFor(t, 20*time.Second, "two replayed events", func() bool { return len(s.tap.replays()) >= 2 })
 			if err := tc.interrupt(s, cancel); err != nil {
 				t.Fatal(err)
 			}
@@ -351,7 +352,7 @@ func TestReplayInterrupted(t *testing.T) {
 				}
 				return // the watching subscription lost its topic
 			}
-			waitFor(t, 10*time.Second, "the replayed events", func() bool { return len(s.tap.replays()) >= len(wantIDs) })
+			testutil.WaitFor(t, 10*time.Second, "the replayed events", func() bool { return len(s.tap.replays()) >= len(wantIDs) })
 			for _, m := range s.tap.replays() {
 				gotIDs = append(gotIDs, m.ID)
 			}
@@ -499,7 +500,7 @@ func TestLongReplayKeepsItsLease(t *testing.T) {
 	}()
 	// The third republish comes about 8s after the messages were pulled;
 	// 3s later, past the 10s lease, the last one is still held.
-	waitFor(t, 20*time.Second, "three replayed events", func() bool { return len(s.tap.replays()) >= 3 })
+	testutil.WaitFor(t, 20*time.Second, "three replayed events", func() bool { return len(s.tap.replays()) >= 3 })
 	time.Sleep(3 * time.Second)
 	if l := s.list(t, Filter{}); l.Scanned != 0 {
 		t.Errorf("a reader saw %d dead letters while the replay held them", l.Scanned)
@@ -508,7 +509,7 @@ func TestLongReplayKeepsItsLease(t *testing.T) {
 	if sum.Replayed != 4 {
 		t.Errorf("replay: %s, want 4 replayed", sum)
 	}
-	waitFor(t, 10*time.Second, "four replayed events", func() bool { return len(s.tap.replays()) >= 4 })
+	testutil.WaitFor(t, 10*time.Second, "four replayed events", func() bool { return len(s.tap.replays()) >= 4 })
 	if n := len(s.tap.replays()); n != 4 {
 		t.Errorf("%d messages republished, want 4", n)
 	}

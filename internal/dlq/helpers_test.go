@@ -6,7 +6,6 @@ package dlq
 // installed (set TURNSTILE_REQUIRE_EMULATOR=1 to fail instead).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"github.com/turnstile-dev/turnstile/internal/events"
 	tpubsub "github.com/turnstile-dev/turnstile/internal/pubsub"
 	"github.com/turnstile-dev/turnstile/internal/pubsub/emulator"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 	"github.com/turnstile-dev/turnstile/worker"
 )
 
@@ -161,7 +161,7 @@ func (s *stack) startWorker(tb testing.TB, maxDeliveryAttempts int) (stop func()
 		})
 	}
 	tb.Cleanup(stop)
-	waitFor(tb, 10*time.Second, "the worker to be ready", w.Ready)
+	testutil.WaitFor(tb, 10*time.Second, "the worker to be ready", w.Ready)
 	return stop
 }
 
@@ -183,7 +183,7 @@ func (s *stack) deadLetterMalformed(tb testing.TB, runsAndDays ...string) []stri
 // waitOutcomes waits until the worker logged n outcomes of the given kind.
 func (s *stack) waitOutcomes(tb testing.TB, outcome string, n int) {
 	tb.Helper()
-	waitFor(tb, 60*time.Second, fmt.Sprintf("%d %s events", n, outcome), func() bool {
+	testutil.WaitFor(tb, 60*time.Second, fmt.Sprintf("%d %s events", n, outcome), func() bool {
 		return s.logs.count(tb, outcome) >= n
 	})
 }
@@ -297,16 +297,7 @@ func tableMissing(req worker.Request) error {
 }
 
 // logBuffer collects the worker's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testutil.SyncBuffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, nil))
@@ -315,10 +306,8 @@ func (b *logBuffer) logger() *slog.Logger {
 // count returns how many messages the worker logged with outcome.
 func (b *logBuffer) count(tb testing.TB, outcome string) int {
 	tb.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	n := 0
-	for _, line := range strings.Split(b.buf.String(), "\n") {
+	for _, line := range strings.Split(b.String(), "\n") {
 		if line == "" {
 			continue
 		}
@@ -331,18 +320,6 @@ func (b *logBuffer) count(tb testing.TB, outcome string) int {
 		}
 	}
 	return n
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // messageIDs returns the sorted dead-letter message ids of entries.

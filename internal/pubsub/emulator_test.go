@@ -17,6 +17,7 @@ import (
 	"github.com/turnstile-dev/turnstile/internal/events"
 	"github.com/turnstile-dev/turnstile/internal/identity"
 	"github.com/turnstile-dev/turnstile/internal/pubsub/emulator"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 	"github.com/turnstile-dev/turnstile/worker"
 )
 
@@ -170,7 +171,7 @@ func TestEmulatorDuplicateDeliveriesNeverOverlap(t *testing.T) {
 	}
 	publish(t, client, n, "run-1", "2026-01-23")
 
-	waitFor(t, 40*time.Second, "four acked events", func() bool {
+	testutil.WaitFor(t, 40*time.Second, "four acked events", func() bool {
 		acked := 0
 		for _, rec := range logs.outcomes(t) {
 			if rec["outcome"] == "acked" {

@@ -1,7 +1,6 @@
 package pubsub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/turnstile-dev/turnstile/internal/events"
 	"github.com/turnstile-dev/turnstile/internal/pubsub/emulator"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 	"github.com/turnstile-dev/turnstile/worker"
 )
 
@@ -111,18 +111,6 @@ func publishRaw(tb testing.TB, client *pubsub.Client, n Names, data string, attr
 	return id
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // running is a Worker started by start.
 type running struct {
 	cancel context.CancelFunc
@@ -141,7 +129,7 @@ func start(tb testing.TB, w *Worker) *running {
 		close(r.done)
 	}()
 	tb.Cleanup(func() { r.stop(tb) })
-	waitFor(tb, 10*time.Second, "the worker to be ready", func() bool {
+	testutil.WaitFor(tb, 10*time.Second, "the worker to be ready", func() bool {
 		select {
 		case <-r.done:
 			return true
@@ -234,16 +222,7 @@ func notReady(req worker.Request) error {
 }
 
 // logBuffer collects JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testutil.SyncBuffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -252,10 +231,8 @@ func (b *logBuffer) logger() *slog.Logger {
 // outcomes returns the per-message log records, decoded.
 func (b *logBuffer) outcomes(tb testing.TB) []map[string]any {
 	tb.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if line == "" {
 			continue
 		}

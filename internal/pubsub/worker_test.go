@@ -13,6 +13,7 @@ import (
 
 	"github.com/turnstile-dev/turnstile/internal/events"
 	"github.com/turnstile-dev/turnstile/internal/identity"
+	"github.com/turnstile-dev/turnstile/internal/testutil"
 	"github.com/turnstile-dev/turnstile/worker"
 )
 
@@ -107,7 +108,7 @@ func TestWorkerProcessesEvent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PublishStage5: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the event to be acked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the event to be acked", func() bool {
 		return f.srv.Message(id).Acks == 1 && len(logs.outcomes(t)) == 1
 	})
 	if err := r.stop(t); err != nil {
@@ -235,7 +236,7 @@ func TestWorkerOutcomes(t *testing.T) {
 				"partition_date": "2026-01-22", "run_id": "run-7", "origin": "test"}
 			data := `{"schema_version":1,"event_type":"stage5.complete","run_id":"run-7","partition_date":"2026-01-22"}`
 			id := publishRaw(t, f.client, n, data, attrs)
-			waitFor(t, 20*time.Second, "the final outcome", func() bool {
+			testutil.WaitFor(t, 20*time.Second, "the final outcome", func() bool {
 				return f.srv.Message(id).Acks >= 1 && len(logs.outcomes(t)) >= len(tc.wantOutcomes)
 			})
 
@@ -304,7 +305,7 @@ func TestWorkerDeadLettersMalformedEvent(t *testing.T) {
 	attrs := map[string]string{"event_type": "stage5.complete", "partition_date": "2026-01-22", "run_id": "run-1", "origin": "test"}
 	bad := publishRaw(t, f.client, n, `{"schema_version": 1, "event_type": "stage5.complete", "run_id": `, attrs)
 	good := publish(t, f.client, n, "run-2", "2026-01-23")
-	waitFor(t, 10*time.Second, "both events to be acked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "both events to be acked", func() bool {
 		return f.srv.Message(bad).Acks == 1 && f.srv.Message(good).Acks == 1 && len(logs.outcomes(t)) == 2
 	})
 
@@ -358,7 +359,7 @@ func TestWorkerNacksWhenOutputPublishFails(t *testing.T) {
 	start(t, newTestWorker(f, wn, p, logs))
 
 	id := publish(t, f.client, n, "run-3", "2026-01-24")
-	waitFor(t, 10*time.Second, "the event to be acked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the event to be acked", func() bool {
 		return f.srv.Message(id).Acks == 1 && len(logs.outcomes(t)) == 2
 	})
 	recs := logs.outcomes(t)
@@ -399,7 +400,7 @@ func TestWorkerSerialisesPartitions(t *testing.T) {
 	for _, day := range []string{"2026-01-22", "2026-01-22", "2026-01-22", "2026-01-23", "2026-01-23", "2026-01-24"} {
 		ids = append(ids, publish(t, f.client, n, "run-1", day))
 	}
-	waitFor(t, 20*time.Second, "every event to be acked", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "every event to be acked", func() bool {
 		for _, id := range ids {
 			if f.srv.Message(id).Acks != 1 {
 				return false
@@ -440,7 +441,7 @@ func TestWorkerShutdownLetsInFlightWorkFinish(t *testing.T) {
 	id := publish(t, f.client, n, "run-1", "2026-01-22")
 	<-started
 	r.cancel()
-	waitFor(t, 5*time.Second, "the worker to report not ready", func() bool { return !w.Ready() })
+	testutil.WaitFor(t, 5*time.Second, "the worker to report not ready", func() bool { return !w.Ready() })
 	close(release)
 	if err := r.stop(t); err != nil {
 		t.Errorf("Run = %v, want nil after a clean shutdown", err)
