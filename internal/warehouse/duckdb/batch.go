@@ -3,6 +3,8 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 )
 
@@ -33,7 +35,7 @@ const (
 // query returning one row (key, bytes) per group of the partition; a batch
 // is a run of groups in key order whose bytes first reach the warehouse's
 // readBatchBytes.
-func (w *Warehouse) batchBounds(ctx context.Context, tx *sql.Tx, weights string, args ...any) ([]string, error) {
+func (w *Warehouse) batchBounds(ctx context.Context, tx queryer, weights string, args ...any) ([]string, error) {
 	q := fmt.Sprintf(`
 		WITH k(key, bytes) AS (%s),
 		r AS (SELECT key, sum(bytes) OVER (ORDER BY key ROWS UNBOUNDED PRECEDING) AS cum FROM k)
@@ -83,6 +85,65 @@ func forEachBatch(ctx context.Context, tx *sql.Tx, bounds []string, key string,
 		} else {
 			rows, err = next.QueryContext(ctx, args(bounds[i-1], hi)...)
 		}
+		if err != nil {
+			return fmt.Errorf("query batch up to %s %q: %w", key, hi, err)
+		}
+		err = fn(rows)
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forEachDriverBatch is forEachBatch on a driver connection: fn reads the
+// driver's rows, which skips database/sql's per-row locking and
+// conversions. The transaction is the one open on c.
+func forEachDriverBatch(ctx context.Context, c driver.Conn, bounds []string, key string,
+	query func(lower string) string, args func(bound ...any) []any, fn func(driver.Rows) error) error {
+	if len(bounds) == 0 {
+		return nil
+	}
+	prep, ok := c.(driver.ConnPrepareContext)
+	if !ok {
+		return errors.New("driver connection cannot prepare with a context")
+	}
+	prepare := func(q string) (driver.StmtQueryContext, func(), error) {
+		st, err := prep.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, nil, fmt.Errorf("prepare batch query: %w", err)
+		}
+		sq, ok := st.(driver.StmtQueryContext)
+		if !ok {
+			st.Close()
+			return nil, nil, errors.New("prepare batch query: statement cannot query with a context")
+		}
+		return sq, func() { st.Close() }, nil
+	}
+	first, closeFirst, err := prepare(query(""))
+	if err != nil {
+		return err
+	}
+	defer closeFirst()
+	next, closeNext, err := prepare(query("AND " + key + " > ?"))
+	if err != nil {
+		return err
+	}
+	defer closeNext()
+	for i, hi := range bounds {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st, a := first, args(hi)
+		if i > 0 {
+			st, a = next, args(bounds[i-1], hi)
+		}
+		named := make([]driver.NamedValue, len(a))
+		for j, v := range a {
+			named[j] = driver.NamedValue{Ordinal: j + 1, Value: v}
+		}
+		rows, err := st.QueryContext(ctx, named)
 		if err != nil {
 			return fmt.Errorf("query batch up to %s %q: %w", key, hi, err)
 		}

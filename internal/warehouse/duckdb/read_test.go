@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -206,5 +207,29 @@ func fillPartition(tb testing.TB, w *Warehouse, d civil.Date, convs, per, conten
 		if _, err := w.db.Exec(q, d.String()); err != nil {
 			tb.Fatalf("fill partition: %v", err)
 		}
+	}
+}
+
+// TestReadCancelled checks that a read stops soon after its context is
+// cancelled, within a batch, and returns the context's error.
+func TestReadCancelled(t *testing.T) {
+	w := openTest(t, Options{}, false)
+	const convs, per = 2000, 5
+	fillPartition(t, w, day, convs, per, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	_, err := w.ReadConversations(ctx, day, func(string, []turns.Message) error {
+		calls++
+		if calls == 1 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadConversations returned %v, want an error wrapping %v", err, context.Canceled)
+	}
+	if limit := 1 + ctxCheckRows/per + 1; calls > limit {
+		t.Errorf("fn called %d times after cancelling, want at most %d", calls, limit)
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // writeTx is a transaction on a dedicated connection, driven with explicit
 // BEGIN, COMMIT and ROLLBACK statements so that DuckDB appenders created on
-// the same connection write inside it.
+// the same connection write inside it, and queries run on the driver
+// connection (see forEachDriverBatch) read inside it.
 type writeTx struct {
 	conn *sql.Conn
 	done bool
