@@ -77,8 +77,8 @@ type Replacement struct {
 	// Produce writes every turn of the partition through put and returns
 	// the first error; the warehouse calls it exactly once.
 	Produce func(ctx context.Context, put Put) error
-	// Check is called with what the partition holds once every turn is
-	// written. For a warehouse with transactions it runs before commit, so
+	// Check is called, after Produce returned nil, with what the partition
+	// holds once every turn is written. For a warehouse with transactions it runs before commit, so
 	// an error from Check rolls the replacement back.
 	Check func(OutputInfo) error
 }

@@ -127,12 +127,10 @@ func (p *Processor) Process(ctx context.Context, req Request) (Summary, error) {
 
 	// Step 3: stream conversations, pair each, hand the turns to put.
 	var (
-		stats    turns.Stats
-		read     ReadInfo
-		produced bool
+		stats turns.Stats
+		read  ReadInfo
 	)
 	produce := func(ctx context.Context, put Put) error {
-		produced = true
 		var pairer turns.Pairer
 		return pipeline(ctx, func(ctx context.Context, emit func(*turns.Turn) error) error {
 			var emitErr error
@@ -199,7 +197,7 @@ func (p *Processor) Process(ctx context.Context, req Request) (Summary, error) {
 		Check: func(o OutputInfo) error {
 			var err error
 			switch {
-			case produced && o.Rows != stats.Turns:
+			case o.Rows != stats.Turns:
 				err = fmt.Errorf("partition %s holds %d turns after the write, %d were written", req.Day, o.Rows, stats.Turns)
 			case o.UnknownParents != 0:
 				err = fmt.Errorf("partition %s holds %d turns whose parent_id is not a conversation of the partition", req.Day, o.UnknownParents)
@@ -214,10 +212,7 @@ func (p *Processor) Process(ctx context.Context, req Request) (Summary, error) {
 		// Errors of Produce and Check already name their step.
 		return fail(StepReplace, err)
 	}
-	if rep.Reused {
-		s.Reused = true
-		s.TurnsCreated = rep.Output.Rows
-	}
+	s.Reused = rep.Reused
 	p.logger().InfoContext(ctx, "partition processed",
 		"partition", s.Partition, "run_id", s.RunID, "conversations", s.Conversations,
 		"messages", s.MessagesRead, "turns", s.TurnsCreated, "duration_ms", s.DurationMS)

@@ -58,7 +58,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("import %s: %w", name, err)
 		}
-		res, err := importReader(ctx, e, wh, part.day, *runID, name, r, logger)
+		res, err := importReader(ctx, wh, part.day, *runID, name, r, logger)
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func runGenerate(ctx context.Context, e *env, args []string) error {
 	defer wh.Close()
 
 	r := synth.New(synth.Options{Seed: *seed, Conversations: *n, Source: *source, Day: part.day})
-	res, err := importReader(ctx, e, wh, part.day, *runID, "generated", r, logger)
+	res, err := importReader(ctx, wh, part.day, *runID, "generated", r, logger)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ type importResult struct {
 
 // importReader imports r into the partition, logging progress on long
 // inputs, and returns what to print.
-func importReader(ctx context.Context, e *env, wh warehouse, day civil.Date, runID, input string, r ingest.Reader, logger *slog.Logger) (importResult, error) {
+func importReader(ctx context.Context, wh warehouse, day civil.Date, runID, input string, r ingest.Reader, logger *slog.Logger) (importResult, error) {
 	start := time.Now()
 	counted := ingest.NewCountingReader(r, 50000, func(p ingest.Progress) {
 		if !p.Done {
